@@ -39,10 +39,11 @@ def _describe(item: Field, *, compact: bool) -> str:
 def _system_prompt(schema: Schema, *, compact: bool) -> str:
     fields = "\n".join(_describe(f, compact=compact) for f in schema.fields)
     skeleton = json.dumps(dict.fromkeys(schema.field_names), ensure_ascii=False)
-    if compact:  # small local models follow short, concrete prompts best
+    if compact:  # small local models do best with a short system prompt, fields beside the text
         return (
-            "Extract these fields from the document. Answer with JSON only.\n"
-            f"{fields}\nUse null when the document does not say. Format: {skeleton}"
+            "You extract information from documents. Reply with a JSON object containing "
+            "exactly the requested fields; use null when a value is not in the document. "
+            "Dates as YYYY-MM-DD; numbers without currency symbols or thousands separators."
         )
     return (
         "You extract structured data from business documents.\n"
@@ -69,6 +70,9 @@ def build_messages(
         where += f" (part {part[0]} of {part[1]}; use null for fields this part does not contain)"
     # The fence must not be forgeable from inside the document.
     body = text.replace(DOCUMENT_FENCE, "").replace(END_FENCE, "")
+    if compact:
+        fields = "\n".join(_describe(f, compact=True) for f in schema.fields)
+        where = f"Fields to extract:\n{fields}\n\n{where}"
     return [
         {"role": "system", "content": _system_prompt(schema, compact=compact)},
         {"role": "user", "content": f"{where}\n{DOCUMENT_FENCE}\n{body}\n{END_FENCE}"},
