@@ -49,12 +49,16 @@ def analyze(
     total: int | None = None,
     tokens_before: int = 0,
     elapsed_before: float = 0.0,
+    ok_before: int = 0,
+    failed_before: int = 0,
+    cost_before: float = 0.0,
     limits: Limits | None = None,
 ) -> Iterator[Event]:
     """Analyse `sources` and yield events (DESIGN.md) until the batch is complete or cancelled.
 
-    `completed_before`, `total`, `tokens_before` and `elapsed_before` let a resumed job go on
-    counting where it stopped; `start_id` continues its event ids. `inflight` is a semaphore
+    `completed_before`, `total`, `tokens_before`, `elapsed_before`, `ok_before`,
+    `failed_before` and `cost_before` let a resumed job go on counting where it stopped;
+    `start_id` continues its event ids. `inflight` is a semaphore
     shared by all jobs of a process to cap provider requests in flight.
     """
     if concurrency < 1:
@@ -74,6 +78,9 @@ def analyze(
             total=total,
             tokens_before=tokens_before,
             elapsed_before=elapsed_before,
+            ok_before=ok_before,
+            failed_before=failed_before,
+            cost_before=cost_before,
         ),
         limits=limits,
     )

@@ -36,6 +36,9 @@ class ProgressTracker:
         total: int | None = None,
         tokens_before: int = 0,
         elapsed_before: float = 0.0,
+        ok_before: int = 0,
+        failed_before: int = 0,
+        cost_before: float = 0.0,
     ) -> None:
         self._lock = threading.Lock()
         self._docs = [_Doc(size=size) for size in sizes]
@@ -43,11 +46,13 @@ class ProgressTracker:
         self.total = total if total is not None else completed_before + len(sizes)
         self.started = time.monotonic()
         self.elapsed_before = elapsed_before
-        self.ok = 0
-        self.failed = 0
+        # ok, failed and cost are the job's figures: earlier runs of a resumed job included.
+        self.ok = ok_before
+        self.failed = failed_before
+        self._run_finished = 0  # documents finished in this run
         self._final_tokens = tokens_before  # tokens of finished requests (reported usage)
         self._live_tokens: dict[int, int] = {}  # estimated tokens of requests in flight
-        self.cost_usd = 0.0
+        self.cost_usd = cost_before
         self.document_seconds: list[float] = []
 
     # --- reports from workers -------------------------------------------------------------
@@ -68,6 +73,7 @@ class ProgressTracker:
     def document_finished(self, index: int, ok: bool, seconds: float) -> None:
         with self._lock:
             self._docs[index].done = True
+            self._run_finished += 1
             self.document_seconds.append(seconds)
             if ok:
                 self.ok += 1
@@ -90,7 +96,7 @@ class ProgressTracker:
 
     @property
     def current(self) -> int:
-        return self.completed_before + self.ok + self.failed
+        return self.completed_before + self._run_finished
 
     @property
     def percent(self) -> float:

@@ -224,11 +224,16 @@ def test_a_resumed_run_continues_ids_and_counts(provider: FakeProvider) -> None:
         completed_before=2,
         total=3,
         tokens_before=500,
+        ok_before=1,
+        failed_before=1,
+        cost_before=0.25,
     )
     assert events[0]["id"] == 101
     assert events[0]["data"]["current"] == 2 and events[0]["data"]["total"] == 3
     assert events[-1]["data"]["total_documents"] == 3
     assert events[-1]["data"]["total_tokens"] > 500
+    assert (events[-1]["data"]["ok"], events[-1]["data"]["failed"]) == (2, 1)
+    assert events[-1]["data"]["cost_usd"] >= 0.25
 
 
 def test_long_documents_are_chunked_and_progress_shows_the_chunk(provider: FakeProvider) -> None:

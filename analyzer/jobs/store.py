@@ -5,6 +5,8 @@ append-only event log with the job's strictly increasing ids, and one result row
 document. A row is committed in the same transaction as its `document` event, so a process that
 dies loses no finished document. Every call opens its own short-lived connection: the store is
 shared by threads (Streamlit reruns, the runner), and by processes (API, app, CLI).
+A runner claims a job (owner, pid, heartbeat) in one transaction before it runs it, so two
+processes sharing a data dir never run the same job twice (see liveness.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from analyzer import events as ev
 from analyzer.config import data_dir as default_data_dir
 from analyzer.documents import Source
 from analyzer.events import Event
+from analyzer.jobs.liveness import held_by_live_owner
 
 FINAL_STATUSES = frozenset({"completed", "cancelled", "failed"})
 STATUS_OF_FINAL_EVENT = {ev.COMPLETE: "completed", ev.CANCELLED: "cancelled", ev.ERROR: "failed"}
@@ -33,6 +36,7 @@ _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, status TEXT NOT NULL,
     created_at REAL NOT NULL, updated_at REAL NOT NULL, heartbeat_at REAL, owner_pid INTEGER,
+    owner TEXT,
     total INTEGER NOT NULL, concurrency INTEGER NOT NULL, schema_json TEXT NOT NULL,
     settings_json TEXT NOT NULL, snapshot_json TEXT NOT NULL DEFAULT '{}',
     error TEXT NOT NULL DEFAULT '', cancel_requested INTEGER NOT NULL DEFAULT 0
@@ -48,9 +52,15 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS rows (
     job_id TEXT NOT NULL, idx INTEGER NOT NULL, row_json TEXT NOT NULL, PRIMARY KEY (job_id, idx)
 );
+CREATE INDEX IF NOT EXISTS jobs_by_creation ON jobs (created_at);
 """
-# Settings keys that must never reach the disk, whatever a caller passes.
-_SECRET_KEYS = re.compile(r"key|token|secret|password", re.IGNORECASE)
+# Settings that must never reach the disk, whatever a caller passes (api_key, auth_token…);
+# anchored at the end of the name: max_tokens or tokens_per_minute are settings, not secrets.
+_SECRET_KEYS = re.compile(
+    r"(^|_)(api_?key|key|secret|password|token|authorization|credentials?)$", re.IGNORECASE
+)
+# Statuses in which a runner holds the job; no other runner may take it while that one lives.
+HELD_STATUSES = frozenset({"queued", "running"})
 
 
 @dataclass
@@ -78,10 +88,18 @@ class JobInfo:
     error: str = ""
     heartbeat_at: float | None = None
     owner_pid: int | None = None
+    owner: str | None = None  # the runner that holds (or last held) the job
 
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def is_orphaned(self) -> bool:
+        """Marked queued/running, but no live runner is behind it any more."""
+        return self.status in HELD_STATUSES and not held_by_live_owner(
+            self.owner_pid, self.heartbeat_at
+        )
 
 
 class JobNotFound(KeyError):
@@ -95,8 +113,9 @@ class JobStore:
         self.db_path = self.data_dir / "jobs.sqlite3"
         self.uploads_dir = self.data_dir / "uploads"
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
             db.executescript(_SCHEMA_SQL)
+            _add_missing_columns(db)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -134,11 +153,23 @@ class JobStore:
         job_id = uuid.uuid4().hex[:12]
         folder = self.uploads_dir / job_id
         folder.mkdir(parents=True, exist_ok=True)
-        stored: list[tuple[int, str, int, str]] = []
-        for index, document in enumerate(documents):
-            name, path, size = self._keep(folder, index, document)
-            stored.append((index, name, size, path))
-        safe_settings = {k: v for k, v in settings.items() if not _SECRET_KEYS.search(k)}
+        try:
+            stored = [self._keep(folder, index, doc) for index, doc in enumerate(documents)]
+            self._insert_job(job_id, stored, schema, public_settings(settings), concurrency, title)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # no half-stored job left behind
+            raise
+        return job_id
+
+    def _insert_job(
+        self,
+        job_id: str,
+        stored: list[tuple[int, str, int, str]],
+        schema: dict[str, Any],
+        safe_settings: dict[str, Any],
+        concurrency: int,
+        title: str,
+    ) -> None:
         now = time.time()
         with self._transaction() as db:
             db.execute(
@@ -159,24 +190,28 @@ class JobStore:
                 "INSERT INTO documents (job_id, idx, name, size, path) VALUES (?, ?, ?, ?, ?)",
                 [(job_id, i, n, s, p) for i, n, s, p in stored],
             )
-        return job_id
 
+    @staticmethod
     def _keep(
-        self, folder: Path, index: int, document: tuple[str, bytes] | Source
-    ) -> tuple[str, str, int]:
+        folder: Path, index: int, document: tuple[str, bytes] | Source
+    ) -> tuple[int, str, int, str]:
+        """Copy one document's bytes under uploads/<job>/; returns (index, name, size, path).
+
+        The file on disk is named by position only: the uploaded name is data for display,
+        never part of a path.
+        """
         if isinstance(document, Source):
             name, data, path = document.name, document.data, document.path
         else:
             name, data, path = document[0], document[1], None
+        target = folder / f"{index:06d}{_safe_suffix(name)}"
         if data is None and path is not None:
             # A file on this machine (CLI, server-side folder): copy it too, so a job can be
             # resumed even if the original moves; the copy is what the job analyses.
-            target = folder / f"{index:06d}{Path(name).suffix[:16]}"
             shutil.copyfile(path, target)
-            return name, str(target), target.stat().st_size
-        target = folder / f"{index:06d}{Path(name).suffix[:16]}"
-        target.write_bytes(data or b"")
-        return name, str(target), len(data or b"")
+        else:
+            target.write_bytes(data or b"")
+        return index, name, target.stat().st_size, str(target)
 
     def get_job(self, job_id: str) -> JobInfo | None:
         with self._connect() as db:
@@ -213,6 +248,7 @@ class JobStore:
             error=row["error"],
             heartbeat_at=row["heartbeat_at"],
             owner_pid=row["owner_pid"],
+            owner=row["owner"],
         )
 
     def set_status(self, job_id: str, status: str, *, error: str | None = None) -> None:
@@ -224,20 +260,64 @@ class JobStore:
                 (status, time.time(), error, job_id),
             )
 
-    def claim(self, job_id: str) -> None:
-        """This process runs the job now: status running, owner pid, fresh heartbeat."""
+    def claim(
+        self, job_id: str, owner: str, status: str = "running", *, clear_cancel: bool = False
+    ) -> bool:
+        """Make `owner` (a runner of this process) the holder of the job, with `status`.
+
+        Atomic across processes: refused (False) while another live runner holds the job with a
+        fresh heartbeat, so two processes can never run the same job at once. `clear_cancel`
+        forgets an earlier run's cancel request in the same transaction.
+        """
         now = time.time()
         with self._transaction() as db:
-            self._require(db, job_id)
-            db.execute(
-                "UPDATE jobs SET status = 'running', owner_pid = ?, heartbeat_at = ?,"
-                " updated_at = ?, cancel_requested = 0, error = '' WHERE id = ?",
-                (os.getpid(), now, now, job_id),
+            row = self._require(db, job_id)
+            held_elsewhere = (
+                row["status"] in HELD_STATUSES
+                and row["owner"] != owner
+                and held_by_live_owner(row["owner_pid"], row["heartbeat_at"], now)
             )
+            if held_elsewhere:
+                return False
+            db.execute(
+                "UPDATE jobs SET status = ?, owner = ?, owner_pid = ?, heartbeat_at = ?,"
+                " updated_at = ?, error = '',"
+                " cancel_requested = CASE WHEN ? THEN 0 ELSE cancel_requested END WHERE id = ?",
+                (status, owner, os.getpid(), now, now, clear_cancel, job_id),
+            )
+            return True
 
-    def heartbeat(self, job_id: str) -> None:
+    def held_job_ids(self) -> list[str]:
+        """Jobs marked queued or running (by a live runner or by one that is gone)."""
         with self._connect() as db:
-            db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", (time.time(), job_id))
+            rows = db.execute(
+                "SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def interrupt_if_orphaned(self, job_id: str) -> bool:
+        """queued/running with no live runner behind it → "interrupted" (atomically)."""
+        with self._transaction() as db:
+            row = self._require(db, job_id)
+            if row["status"] not in HELD_STATUSES or held_by_live_owner(
+                row["owner_pid"], row["heartbeat_at"]
+            ):
+                return False
+            db.execute(
+                "UPDATE jobs SET status = 'interrupted', updated_at = ? WHERE id = ?",
+                (time.time(), job_id),
+            )
+            return True
+
+    def heartbeat(self, job_id: str, owner: str | None = None) -> None:
+        """Say the job's runner is alive. With `owner`, only that runner's claim is refreshed."""
+        query = "UPDATE jobs SET heartbeat_at = ? WHERE id = ?"
+        params: tuple[Any, ...] = (time.time(), job_id)
+        if owner is not None:
+            query += " AND owner = ?"
+            params += (owner,)
+        with self._connect() as db:
+            db.execute(query, params)
 
     def request_cancel(self, job_id: str) -> None:
         with self._transaction() as db:
@@ -262,9 +342,11 @@ class JobStore:
         shutil.rmtree(self.uploads_dir / job_id, ignore_errors=True)
 
     @staticmethod
-    def _require(db: sqlite3.Connection, job_id: str) -> None:
-        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+    def _require(db: sqlite3.Connection, job_id: str) -> sqlite3.Row:
+        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
             raise JobNotFound(job_id)
+        return row
 
     # --- documents and rows -------------------------------------------------------------------
     def documents(self, job_id: str) -> list[DocumentInfo]:
@@ -313,6 +395,7 @@ class JobStore:
         name, data = event["event"], event["data"]
         now = time.time()
         with self._transaction() as db:
+            self._require(db, job_id)  # a deleted job's runner must not leave orphan events
             db.execute(
                 "INSERT INTO events (job_id, id, event, data) VALUES (?, ?, ?, ?)",
                 (job_id, event["id"], name, json.dumps(data, ensure_ascii=False)),
@@ -331,7 +414,7 @@ class JobStore:
                 row = db.execute(
                     "SELECT snapshot_json FROM jobs WHERE id = ?", (job_id,)
                 ).fetchone()
-                snapshot = {**json.loads(row[0]), **snapshot_update} if row else snapshot_update
+                snapshot = {**json.loads(row[0]), **snapshot_update}
                 db.execute(
                     "UPDATE jobs SET snapshot_json = ?, updated_at = ? WHERE id = ?",
                     (json.dumps(snapshot, ensure_ascii=False), now, job_id),
@@ -361,6 +444,28 @@ class JobStore:
         with self._connect() as db:
             row = db.execute("SELECT MAX(id) FROM events WHERE job_id = ?", (job_id,)).fetchone()
         return int(row[0] or 0)
+
+
+def public_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings without anything that looks like a credential: what may be stored."""
+    return {k: v for k, v in settings.items() if not _SECRET_KEYS.search(str(k))}
+
+
+def _safe_suffix(name: str) -> str:
+    """The name's extension if it is plain letters/digits ('.pdf'), else nothing."""
+    suffix = Path(name.replace("\\", "/")).suffix
+    return suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,12}", suffix) else ""
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Stores made by an earlier version lack newer columns; add them in place."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    if "owner" not in have:
+        try:
+            db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        except sqlite3.OperationalError as error:  # another process added it just now
+            if "duplicate column" not in str(error):
+                raise
 
 
 def _snapshot_update(name: str, data: dict[str, Any]) -> dict[str, Any]:
