@@ -21,6 +21,7 @@ from analyzer.documents import Source, expand_paths
 from analyzer.engines.base import EngineError
 from analyzer.export import write_results
 from analyzer.pipeline import analyze
+from analyzer.rows import not_analysed_row
 from analyzer.schema import PRESETS, Schema, SchemaError, load_schema
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -178,7 +179,9 @@ def _run_batch(
     # A Ctrl-C leaves documents without a row: they still get one, so nothing is lost silently.
     for index, source in enumerate(sources):
         if index not in rows:
-            rows[index] = _not_analysed_row(source.name, schema)
+            rows[index] = not_analysed_row(
+                source.name, schema, "the run was stopped before this document finished."
+            )
     return [rows[i] for i in sorted(rows)], final
 
 
@@ -188,19 +191,6 @@ def _until_interrupted(generator: Any) -> Any:
         yield from generator
     except KeyboardInterrupt:
         print("\ninterrupted: writing the rows finished so far", file=sys.stderr)
-
-
-def _not_analysed_row(name: str, schema: Schema) -> dict[str, Any]:
-    return {
-        "document": name,
-        "status": "failed",
-        "error": "Not analysed: the run was stopped before this document finished.",
-        "pages": None,
-        **dict.fromkeys(schema.field_names),
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "seconds": 0.0,
-    }
 
 
 def _open_events(target: str | None) -> IO[str] | None:

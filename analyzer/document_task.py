@@ -25,6 +25,7 @@ from analyzer.engines.base import (
     estimate_tokens,
 )
 from analyzer.progress import ProgressTracker
+from analyzer.rows import result_row
 from analyzer.schema import Schema, build_messages, merge_answers, parse_answer, split_text
 
 # Below this many text tokens per chunk the prompt would outweigh the document.
@@ -187,21 +188,19 @@ class DocumentTask:
         started: float,
         chunks: int,
     ) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "document": self.source.name,
-            "status": status,
-            "error": error,
-            "pages": pages,
-        }
-        for name in self.schema.field_names:
-            row[name] = fields.get(name)
-        row["input_tokens"] = usage.input_tokens
-        row["output_tokens"] = usage.output_tokens
-        # Time spent on this document, not time spent queued behind others for the model.
-        row["seconds"] = round(time.monotonic() - started - self._queued_seconds, 2)
-        row["cost_usd"] = round(self.engine.price.cost(usage), 6)
-        row["chunks"] = chunks
-        return row
+        return result_row(
+            self.source.name,
+            self.schema,
+            status=status,
+            error=error,
+            pages=pages,
+            fields=fields,
+            usage=usage,
+            # Time spent on this document, not time spent queued behind others for the model.
+            seconds=time.monotonic() - started - self._queued_seconds,
+            cost_usd=self.engine.price.cost(usage),
+            chunks=chunks,
+        )
 
     def _note(self, kind: str, **data: Any) -> None:
         self.notify(Note(kind, self.index, self.source.name, data))

@@ -25,6 +25,7 @@ from analyzer.documents import Limits, Source
 from analyzer.engines.base import CancelToken, Engine
 from analyzer.events import Event, EventFactory
 from analyzer.progress import ProgressTracker
+from analyzer.rows import not_analysed_row
 from analyzer.schema import Schema
 
 HEARTBEAT_SECONDS = 1.0
@@ -279,18 +280,7 @@ class _BatchRun:
         """After a fatal provider error, every unfinished document still gets its row."""
         for index in self.tracker.unfinished_indices():
             source = self.sources[index]
-            row: dict[str, Any] = {
-                "document": source.name,
-                "status": "failed",
-                "error": f"Not analysed: {reason}",
-                "pages": None,
-                **dict.fromkeys(self.schema.field_names),
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "seconds": 0.0,
-                "cost_usd": 0.0,
-                "chunks": 0,
-            }
+            row = not_analysed_row(source.name, self.schema, reason)
             self.tracker.document_finished(index, False, 0.0)
             yield self.factory.make(
                 ev.DOCUMENT,
