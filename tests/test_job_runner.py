@@ -77,7 +77,12 @@ def test_a_job_writes_every_event_to_the_store_as_it_runs(
     assert provider.wait_for_in_flight(1, timeout=10)
     live = JobStore().get_job(job_id)  # what a page in another process would see meanwhile
     assert live is not None and live.status == "running"
+    # Workers start before the first event is stored: give the store a moment to catch up.
+    deadline = time.monotonic() + 5
+    while len(JobStore().events(job_id)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert [e["event"] for e in JobStore().events(job_id)][:2] == ["progress", "log"]
+    assert JobStore().get_job(job_id).status == "running", "events are stored while it runs"
 
     job = runner.wait(job_id, timeout=30)
     assert job.status == "completed" and (job.done, job.failed) == (4, 0)
