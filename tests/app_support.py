@@ -137,3 +137,18 @@ def results_table(at: Any) -> Any:
         if "document" in value.columns and "status" in value.columns:
             return value
     raise AssertionError("no results table on the page")
+
+
+# Fixtures for the AppTest files: import them by these names (pytest registers them as
+# `store` and `runner`).
+@pytest.fixture(name="store")
+def store_fixture() -> JobStore:
+    return JobStore()
+
+
+@pytest.fixture(name="runner")
+def recording_runner_fixture(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RecordingRunner]:
+    with injected_runner(monkeypatch, RecordingRunner(store)) as recording:
+        yield recording

@@ -5,32 +5,20 @@ The store is seeded with the events a runner would write; the page must draw wha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from analyzer.jobs.store import JobStore
-from tests.app_support import (
+from tests.app_support import (  # noqa: F401 - fixtures
     APP,
     RecordingRunner,
     injected_runner,
     progress,
+    recording_runner_fixture,
     results_table,
     row,
     seed_job,
+    store_fixture,
 )
-
-
-@pytest.fixture
-def store() -> JobStore:
-    return JobStore()
-
-
-@pytest.fixture
-def runner(store: JobStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingRunner]:
-    with injected_runner(monkeypatch, RecordingRunner(store)) as recording:
-        yield recording
 
 
 def open_job(job_id: str) -> AppTest:

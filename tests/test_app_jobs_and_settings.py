@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from analyzer.config import data_dir
 from analyzer.engines.pricing import load_price_table
 from analyzer.jobs.store import JobStore
 from analyzer.ui.state import load_preferences
-from tests.app_support import APP, RecordingRunner, injected_runner, progress, row, seed_job
-
-
-@pytest.fixture
-def store() -> JobStore:
-    return JobStore()
-
-
-@pytest.fixture
-def runner(store: JobStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingRunner]:
-    with injected_runner(monkeypatch, RecordingRunner(store)) as recording:
-        yield recording
+from tests.app_support import (  # noqa: F401 - fixtures
+    APP,
+    RecordingRunner,
+    injected_runner,
+    progress,
+    recording_runner_fixture,
+    row,
+    seed_job,
+    store_fixture,
+)
 
 
 def page(path: str) -> AppTest:

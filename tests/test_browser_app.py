@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser import chromium
+from tests.browser import app_page, chromium
 from tests.fake_provider import FakeProvider
 from tests.pdf_factory import make_pdf, truncate
 from tests.streamlit_server import StreamlitServer, run_streamlit
@@ -75,11 +75,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, server: StreamlitServer) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-    context.set_default_timeout(30_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
+    with app_page(browser) as tab:
+        yield tab
 
 
 def open_app(page: Page, server: StreamlitServer, query: str = "") -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import chromium
+from tests.browser import app_page, chromium
 from tests.pdf_factory import make_pdf
 from tests.streamlit_server import StreamlitServer, run_streamlit
 
@@ -42,10 +42,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, server: StreamlitServer) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-    context.set_default_timeout(30_000)
-    yield context.new_page()
-    context.close()
+    with app_page(browser) as tab:
+        yield tab
 
 
 def test_no_key_local_model_analyses_uploaded_pdfs_live_and_the_csv_keeps_japanese(
