@@ -21,6 +21,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+# The documents uploader (it takes many files); the field-set loader beside it takes one.
+DOCUMENT_INPUT = 'input[data-testid="stFileUploaderDropzoneInput"][multiple]'
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser import app_page, chromium
+from tests.browser import DOCUMENT_INPUT, app_page, chromium
 from tests.fake_provider import FakeProvider
 from tests.pdf_factory import make_pdf, truncate
 from tests.streamlit_server import StreamlitServer, run_streamlit
@@ -25,7 +26,12 @@ from tests.streamlit_server import StreamlitServer, run_streamlit
 pytestmark = pytest.mark.browser
 
 SECRET = "sk-browser-SECRET-456"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# Test artefacts go to test-artifacts/ (git ignores it); the README's pictures are refreshed
+# with DOCPULSE_SCREENSHOTS=docs/screenshots python -m pytest tests/test_browser_app.py
+SCREENSHOTS = Path(
+    os.environ.get("DOCPULSE_SCREENSHOTS")
+    or Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+)
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
@@ -89,7 +95,7 @@ def analyze_button(page: Page) -> Locator:
 
 
 def upload(page: Page, files: list[dict[str, object]]) -> None:
-    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(files)
+    page.locator(DOCUMENT_INPUT).set_input_files(files)
     expect(page.get_by_text(f"{len(files)} documents selected")).to_be_visible()
 
 

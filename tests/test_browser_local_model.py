@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import app_page, chromium
+from tests.browser import DOCUMENT_INPUT, app_page, chromium
 from tests.pdf_factory import make_pdf
 from tests.streamlit_server import StreamlitServer, run_streamlit
 
@@ -67,7 +67,7 @@ def test_no_key_local_model_analyses_uploaded_pdfs_live_and_the_csv_keeps_japane
             "buffer": make_pdf(["INVOICE\nACME Corp\nInvoice number: A-17\nTotal: 1,200.00 USD"]),
         },
     ]
-    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(files)
+    page.locator(DOCUMENT_INPUT).set_input_files(files)
     expect(page.get_by_text("2 documents selected")).to_be_visible()
     page.get_by_role("button", name=re.compile(r"Analyze$")).click()
 
